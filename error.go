@@ -15,6 +15,7 @@ const (
 	CodeForbidden            = "forbidden"
 	CodeProtectedService     = "protected_service"
 	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeServiceNotFound      = "service_not_found"
 	CodeInvalidTransition    = "invalid_transition"
 	CodeStartFailed          = "start_failed"
