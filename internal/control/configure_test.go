@@ -23,6 +23,7 @@ func TestCreateRejectsInvalidSpecsBeforeAnyBackendCall(t *testing.T) {
 		{"bare command name", func(s *svcgate.ServiceSpec) { s.BinaryPath = "demo" }, svcgate.CodeInvalidRequest},
 		{"relative path", func(s *svcgate.ServiceSpec) { s.BinaryPath = "bin/demo" }, svcgate.CodeInvalidRequest},
 		{"dot relative path", func(s *svcgate.ServiceSpec) { s.BinaryPath = "./demo" }, svcgate.CodeInvalidRequest},
+		{"relative working directory", func(s *svcgate.ServiceSpec) { s.Dir = "srv/demo" }, svcgate.CodeInvalidRequest},
 		{"drive-relative path", func(s *svcgate.ServiceSpec) { s.BinaryPath = `C:demo.exe` }, svcgate.CodeInvalidRequest},
 		{"empty name", func(s *svcgate.ServiceSpec) { s.Name = "" }, svcgate.CodeInvalidName},
 		{"name like a path", func(s *svcgate.ServiceSpec) { s.Name = "../demo" }, svcgate.CodeInvalidName},
@@ -186,6 +187,7 @@ func TestUpdate(t *testing.T) {
 	}{
 		{"relative binary path", "web", svcgate.ServiceUpdate{BinaryPath: ptr("bin/web")}, svcgate.CodeInvalidRequest},
 		{"empty binary path", "web", svcgate.ServiceUpdate{BinaryPath: ptr("")}, svcgate.CodeInvalidRequest},
+		{"relative working directory", "web", svcgate.ServiceUpdate{Dir: ptr("srv")}, svcgate.CodeInvalidRequest},
 		{"empty start type", "web", svcgate.ServiceUpdate{StartType: ptr(svcgate.StartType(""))}, svcgate.CodeInvalidRequest},
 		{"unknown start type", "web", svcgate.ServiceUpdate{StartType: ptr(svcgate.StartType("later"))}, svcgate.CodeInvalidRequest},
 		{"bad dependency", "web", svcgate.ServiceUpdate{Dependencies: ptr([]string{"../x"})}, svcgate.CodeInvalidRequest},

@@ -347,6 +347,9 @@ func validateSpec(spec svcgate.ServiceSpec) error {
 	if spec.BinaryPath == "" {
 		return svcgate.Errorf(svcgate.CodeInvalidRequest, "binary_path is required")
 	}
+	if spec.Dir != "" && !filepath.IsAbs(spec.Dir) {
+		return svcgate.Errorf(svcgate.CodeInvalidRequest, "dir %q must be absolute", spec.Dir)
+	}
 	return validateCommon(spec.BinaryPath, spec.StartType, spec.Dependencies, spec.Recovery)
 }
 
@@ -406,6 +409,9 @@ func (c *Controller) Update(ctx context.Context, name string, u svcgate.ServiceU
 	var deps []string
 	if u.Dependencies != nil {
 		deps = *u.Dependencies
+	}
+	if u.Dir != nil && *u.Dir != "" && !filepath.IsAbs(*u.Dir) {
+		return Result{}, svcgate.Errorf(svcgate.CodeInvalidRequest, "dir %q must be absolute", *u.Dir)
 	}
 	if err := validateCommon(binary, st, deps, u.Recovery); err != nil {
 		return Result{}, err
