@@ -366,8 +366,9 @@ func (h *Hub) LastSeq() uint64 {
 }
 
 // Subscribe returns the events with a sequence number above after: first
-// those still in the resume buffer, then new ones as they happen. after 0
-// means new events only. complete is false when events after after were
+// those still in the resume buffer, then new ones as they happen; after 0
+// asks for every event of this run. A new subscriber that wants only what
+// happens from now on passes LastSeq. complete is false when events after after were
 // already evicted, or after is from an earlier run of the agent, so the
 // caller must re-list. The channel is closed when ctx ends, when the hub
 // stops (at once when Run has already returned), or when the subscriber
@@ -378,7 +379,6 @@ func (h *Hub) Subscribe(ctx context.Context, after uint64) (events <-chan svcgat
 	var backlog []svcgate.Event
 	complete = true
 	switch {
-	case after == 0:
 	case after > h.seq:
 		complete = false
 	default:

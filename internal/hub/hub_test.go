@@ -199,23 +199,23 @@ func publish(t testing.TB, h *hub.Hub, f *feed, n int) {
 	waitFor(t, fmt.Sprintf("LastSeq reaches %d", last), func() bool { return h.LastSeq() == last })
 }
 
-func TestSubscribeAfterZeroGetsOnlyNewEvents(t *testing.T) {
+func TestSubscribeAfterLastSeqGetsOnlyNewEvents(t *testing.T) {
 	b := newWatchFake(svc("s", svcgate.StateRunning))
 	h, _ := runHub(t, b, hub.Options{})
 	waitReady(t, h)
 	f := b.nextFeed(t)
 	publish(t, h, f, 3)
 
-	sub, complete := h.Subscribe(t.Context(), 0)
+	sub, complete := h.Subscribe(t.Context(), h.LastSeq())
 	if !complete {
-		t.Error("Subscribe(0) complete = false, want true")
+		t.Error("Subscribe(LastSeq) complete = false, want true")
 	}
 	if evs, _ := queued(sub); len(evs) != 0 {
-		t.Errorf("Subscribe(0) replayed %v, want nothing", seqs(evs))
+		t.Errorf("Subscribe(LastSeq) replayed %v, want nothing", seqs(evs))
 	}
 	publish(t, h, f, 1)
 	if ev := recv(t, sub); ev.Seq != 4 {
-		t.Errorf("first event of Subscribe(0) = seq %d, want 4", ev.Seq)
+		t.Errorf("first event of Subscribe(LastSeq) = seq %d, want 4", ev.Seq)
 	}
 }
 
@@ -237,14 +237,10 @@ func TestSubscribeAfterReplaysTheBufferThenLiveEvents(t *testing.T) {
 }
 
 // firstSeq returns the sequence number a subscription made with after must
-// deliver next. Subscribe(0) means new events only, so its first event may
-// be any; it is read here and the one after it returned.
-func firstSeq(t testing.TB, sub <-chan svcgate.Event, after uint64) uint64 {
+// deliver next: every event after it, 0 included, is still buffered here.
+func firstSeq(t testing.TB, _ <-chan svcgate.Event, after uint64) uint64 {
 	t.Helper()
-	if after > 0 {
-		return after + 1
-	}
-	return recv(t, sub).Seq + 1
+	return after + 1
 }
 
 // Subscribing while events flow must neither lose the events published
@@ -307,7 +303,7 @@ func TestSubscribeReportsIncompleteWhenEventsAreLost(t *testing.T) {
 		complete bool
 		replay   []uint64
 	}{
-		{"after 0 is new events only", 0, true, nil},
+		{"after 0 asks for everything, but 1..3 were evicted", 0, false, []uint64{4, 5, 6}},
 		{"the event after N was evicted", 1, false, []uint64{4, 5, 6}},
 		{"the event after N was evicted, just", 2, false, []uint64{4, 5, 6}},
 		{"the event after N is the oldest buffered", 3, true, []uint64{4, 5, 6}},
