@@ -104,12 +104,6 @@ func (b *fakeBackend) setGate() (open func()) {
 	})
 }
 
-func (b *fakeBackend) listCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.lists
-}
-
 // waitListed waits until List has been entered n more times.
 func (b *fakeBackend) waitListed(t testing.TB, n int) {
 	t.Helper()
