@@ -97,6 +97,28 @@ func (c *Controller) lock(ctx context.Context, name string) (unlock func(), err 
 	}
 }
 
+// acquire resolves name to the backend's canonical name, takes its
+// per-service lock within wait and reads the state again, since it may have
+// moved while this request queued behind another. The returned context
+// bounds the wait; release frees the lock and the context.
+func (c *Controller) acquire(ctx context.Context, name string, wait time.Duration) (cur svcgate.Service, wctx context.Context, release func(), err error) {
+	if cur, err = c.backend.Get(ctx, name); err != nil {
+		return cur, nil, nil, err
+	}
+	wctx, cancel := waitContext(ctx, wait)
+	unlock, err := c.lock(wctx, cur.Name)
+	if err != nil {
+		cancel()
+		return cur, nil, nil, c.queueError(ctx, cur.Name)
+	}
+	release = func() { unlock(); cancel() }
+	if cur, err = c.backend.Get(ctx, cur.Name); err != nil {
+		release()
+		return cur, nil, nil, err
+	}
+	return cur, wctx, release, nil
+}
+
 // Control runs action a on the named service and, unless o.Wait is 0,
 // waits up to o.Wait for its target state; the time spent queued behind
 // another operation on the service counts against o.Wait (against
@@ -119,21 +141,11 @@ func (c *Controller) Control(ctx context.Context, name string, a svcgate.Action,
 	if o.Wait < 0 {
 		return Result{}, svcgate.Errorf(svcgate.CodeInvalidWait, "wait %s is negative", o.Wait)
 	}
-	cur, err := c.backend.Get(ctx, name)
+	cur, wctx, release, err := c.acquire(ctx, name, o.Wait)
 	if err != nil {
 		return Result{}, err
 	}
-	wctx, cancel := waitContext(ctx, o.Wait)
-	defer cancel()
-	unlock, err := c.lock(wctx, cur.Name)
-	if err != nil {
-		return Result{}, c.queueError(ctx, cur.Name)
-	}
-	defer unlock()
-	// The state may have moved while this request queued behind another.
-	if cur, err = c.backend.Get(ctx, cur.Name); err != nil {
-		return Result{}, err
-	}
+	defer release()
 
 	if o.DryRun {
 		step, err := plan(cur, a, o)
@@ -478,20 +490,11 @@ func (c *Controller) Delete(ctx context.Context, name string, stop, dryRun bool)
 	if err != nil {
 		return Result{}, err
 	}
-	cur, err := c.backend.Get(ctx, name)
+	cur, wctx, release, err := c.acquire(ctx, name, svcgate.WaitDefault)
 	if err != nil {
 		return Result{}, err
 	}
-	wctx, cancel := waitContext(ctx, svcgate.WaitDefault)
-	defer cancel()
-	unlock, err := c.lock(wctx, cur.Name)
-	if err != nil {
-		return Result{}, c.queueError(ctx, cur.Name)
-	}
-	defer unlock()
-	if cur, err = c.backend.Get(ctx, cur.Name); err != nil {
-		return Result{}, err
-	}
+	defer release()
 	up := !cur.State.Down()
 	if up && !stop {
 		e := svcgate.Errorf(svcgate.CodeConflict, "%s is %s; stop it first or pass stop=true", cur.Name, cur.State)
