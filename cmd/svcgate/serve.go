@@ -201,8 +201,8 @@ func openBackend(cfg *config.Config, logger *slog.Logger) (svcgate.Backend, func
 	return nil, nil, fmt.Errorf("backend %q is not available in this build for %s", name, runtime.GOOS)
 }
 
-// capabilities lists the optional interfaces the backend implements, as
-// /v1/agent reports them.
+// capabilities lists what the API can do with this backend beyond list,
+// get and control, as /v1/agent reports it.
 func capabilities(b svcgate.Backend) []string {
 	var caps []string
 	if _, ok := b.(svcgate.Watcher); ok {
@@ -212,9 +212,6 @@ func capabilities(b svcgate.Backend) []string {
 	}
 	if _, ok := b.(svcgate.Configurer); ok {
 		caps = append(caps, "configure")
-	}
-	if _, ok := b.(svcgate.LogReader); ok {
-		caps = append(caps, "logs")
 	}
 	return caps
 }
