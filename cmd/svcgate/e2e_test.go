@@ -539,3 +539,79 @@ func waitFor(t *testing.T, c *httpapi.Client, name string, st svcgate.State) svc
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestReloadAppliesProgramsAndKeepsTheOldConfigOnErrors(t *testing.T) {
+	a := startAgent(t, demoPrograms)
+	c := a.client()
+	waitFor(t, c, "worker", svcgate.StateRunning)
+
+	reload := func() (int, string) {
+		req, _ := http.NewRequest("POST", a.addr+"/v1/agent/reload", nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	rewrite := func(programs string) {
+		b, err := os.ReadFile(a.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := strings.Cut(string(b), "programs:\n")
+		if err := os.WriteFile(a.cfgPath, []byte(head+"programs:\n"+programs), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("a bad file is refused with its problems and changes nothing", func(t *testing.T) {
+		rewrite(demoPrograms + "  extra:\n    command: /bin/sleep\n    stop_timeout: -1s\n    colour: red\n")
+		status, body := reload()
+		if status != http.StatusBadRequest || !strings.Contains(body, "invalid_request") || !strings.Contains(body, "colour") {
+			t.Fatalf("reload of a bad file: %d %s", status, body)
+		}
+		if _, err := c.Get(t.Context(), "extra"); !svcgate.IsCode(err, svcgate.CodeServiceNotFound) {
+			t.Fatalf("a refused reload added a program: %v", err)
+		}
+	})
+
+	t.Run("POST /v1/agent/reload adds and removes programs", func(t *testing.T) {
+		without, _, _ := strings.Cut(demoPrograms, "  slow:\n")
+		rewrite(without + "  extra:\n    command: /bin/sleep\n    args: [\"1000\"]\n    start_seconds: 0\n")
+		status, body := reload()
+		if status != http.StatusOK || !strings.Contains(body, `"config_generation":2`) {
+			t.Fatalf("reload: %d %s", status, body)
+		}
+		waitFor(t, c, "extra", svcgate.StateRunning)
+		if _, err := c.Get(t.Context(), "slow"); !svcgate.IsCode(err, svcgate.CodeServiceNotFound) {
+			t.Fatalf("slow is still there after its removal: %v", err)
+		}
+	})
+
+	t.Run("SIGHUP reloads too", func(t *testing.T) {
+		rewrite(demoPrograms)
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			info, err := c.Agent(t.Context())
+			if err == nil && info.ConfigGeneration == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("10s after SIGHUP: generation %d, %v; want 3", info.ConfigGeneration, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if s, err := c.Get(t.Context(), "slow"); err != nil || s.State != svcgate.StateStopped {
+			t.Fatalf("slow after SIGHUP: %v %v", s.State, err)
+		}
+		if _, err := c.Get(t.Context(), "extra"); !svcgate.IsCode(err, svcgate.CodeServiceNotFound) {
+			t.Fatalf("extra is still there after its removal: %v", err)
+		}
+	})
+}

@@ -35,13 +35,14 @@ Without --config (or $SVCGATE_CONFIG) it runs the embedded default: the API on
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg := config.Default()
-			if path := firstNonEmpty(g.config, e.getenv("SVCGATE_CONFIG")); path != "" {
+			path := firstNonEmpty(g.config, e.getenv("SVCGATE_CONFIG"))
+			if path != "" {
 				var err error
 				if cfg, err = config.Load(path); err != nil {
 					return err
 				}
 			}
-			return serve(c.Context(), cfg, e, nil)
+			return serve(c.Context(), path, cfg, e)
 		},
 	}
 }
@@ -53,13 +54,13 @@ func noArgs(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-// serve runs the agent with cfg until ctx ends. When ready is not nil it
-// receives the bound listener address once the API accepts connections.
+// serve runs the agent with cfg, read from path ("" for the embedded
+// default), until ctx ends. SIGHUP and POST /v1/agent/reload read path again.
 //
 // Shutdown runs in the order that loses nothing: stop accepting and drain
 // in-flight requests (closing event streams first, since they never go
 // idle), then stop the backend's programs, then the event hub.
-func serve(ctx context.Context, cfg *config.Config, e env, ready chan<- net.Addr) error {
+func serve(ctx context.Context, path string, cfg *config.Config, e env) error {
 	logger, err := newLogger(cfg.Log, e.stderr)
 	if err != nil {
 		return err
@@ -92,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, e env, ready chan<- net.Addr
 	ctl := control.New(backend, control.ControllerOptions{Notifier: h, Logger: logger})
 	started := time.Now()
 	store := config.NewStore(cfg)
+	rl := &reloader{path: path, store: store, backend: backend, log: logger}
 	opts := httpapi.Options{
 		Logger:        logger,
 		Backend:       backend,
@@ -109,10 +111,8 @@ func serve(ctx context.Context, cfg *config.Config, e env, ready chan<- net.Addr
 				ConfigGeneration: store.Generation(),
 			}
 		},
-		Ready: h.Ready,
-		Reload: func(context.Context) error {
-			return svcgate.Errorf(svcgate.CodeUnsupportedAction, "configuration reload is not available yet; restart the agent")
-		},
+		Ready:        h.Ready,
+		Reload:       rl.Reload,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 	}
 	if _, ok := backend.(svcgate.Configurer); ok {
@@ -155,10 +155,8 @@ func serve(ctx context.Context, cfg *config.Config, e env, ready chan<- net.Addr
 			errc <- fmt.Errorf("serve: %w", err)
 		}
 	}()
+	onReloadSignal(ctx, func() { rl.Reload(backendCtx) })
 	logger.Info("svcgate is listening", "addr", ln.Addr().String(), "backend", backend.Name(), "version", version, "state_dir", cfg.StateDir)
-	if ready != nil {
-		ready <- ln.Addr()
-	}
 
 	var runErr error
 	select {
