@@ -211,7 +211,7 @@ func describeResult(name string, a svcgate.Action, r control.Result) string {
 	if s.PID != 0 {
 		msg += fmt.Sprintf(" (pid %d)", s.PID)
 	}
-	msg += fmt.Sprintf(" in %s", r.Duration.Round(time.Millisecond))
+	msg += " in " + roundDuration(r.Duration)
 	if len(r.Stopped) > 0 {
 		msg += "; stopped first: " + strings.Join(r.Stopped, ", ")
 	}
@@ -253,6 +253,15 @@ agent keeps it in its buffer; if it no longer does, a notice says so.`,
 	}
 	c.Flags().Uint64Var(&after, "after", 0, "replay the buffered events after this sequence number first")
 	return c
+}
+
+// roundDuration prints d to the millisecond, and a sub-millisecond
+// duration as such rather than as "0s".
+func roundDuration(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func describeEvent(ev svcgate.Event) string {
