@@ -448,20 +448,15 @@ func TestFiveHundredProgramsInOneBatch(t *testing.T) {
 	c := a.client()
 	ctx := t.Context()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	running := 0
+	eventually(t, 60*time.Second, func() bool {
 		list, err := c.ListFiltered(ctx, httpapi.Filter{States: []svcgate.State{svcgate.StateRunning}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list.Services) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d programs running after 60s", len(list.Services), n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		running = len(list.Services)
+		return running == n
+	}, func() string { return fmt.Sprintf("%d of %d programs running after 60s", running, n) })
 	all, err := c.List(ctx)
 	if err != nil || len(all) != n {
 		t.Fatalf("List: %d services, %v", len(all), err)
@@ -527,14 +522,23 @@ programs:
 
 func waitFor(t *testing.T, c *httpapi.Client, name string, st svcgate.State) svcgate.Service {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := c.Get(t.Context(), name)
-		if err == nil && s.State == st {
-			return s
-		}
+	var s svcgate.Service
+	var err error
+	eventually(t, 10*time.Second, func() bool {
+		s, err = c.Get(t.Context(), name)
+		return err == nil && s.State == st
+	}, func() string { return fmt.Sprintf("%s is %s (%v), want %s", name, s.State, err, st) })
+	return s
+}
+
+// eventually polls cond until it holds, failing with the message of why
+// when timeout passes first.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, why func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s is %s (%v), want %s", name, s.State, err, st)
+			t.Fatal(why())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -596,17 +600,14 @@ func TestReloadAppliesProgramsAndKeepsTheOldConfigOnErrors(t *testing.T) {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			info, err := c.Agent(t.Context())
-			if err == nil && info.ConfigGeneration == 3 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("10s after SIGHUP: generation %d, %v; want 3", info.ConfigGeneration, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		var info httpapi.AgentInfo
+		var err error
+		eventually(t, 10*time.Second, func() bool {
+			info, err = c.Agent(t.Context())
+			return err == nil && info.ConfigGeneration == 3
+		}, func() string {
+			return fmt.Sprintf("10s after SIGHUP: generation %d, %v; want 3", info.ConfigGeneration, err)
+		})
 		if s, err := c.Get(t.Context(), "slow"); err != nil || s.State != svcgate.StateStopped {
 			t.Fatalf("slow after SIGHUP: %v %v", s.State, err)
 		}
